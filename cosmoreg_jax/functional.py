@@ -43,6 +43,8 @@ def as_leaves(activations: Activations) -> list[jax.Array]:
     for h in leaves:
         if not jnp.issubdtype(h.dtype, jnp.floating):
             raise TypeError(f"activations must be floating point, got dtype={h.dtype}")
+        if h.size == 0:
+            raise ValueError(f"activations must not be empty, got shape {tuple(h.shape)}")
     return leaves
 
 

@@ -20,10 +20,10 @@ def hyperparameters(M_scale: object, lambda_0: object, alpha: object, eps: objec
     """Raise ``ValueError`` naming the first argument that is out of its domain."""
     if _is_number(M_scale) and not (math.isfinite(M_scale) and M_scale > 0):
         raise ValueError(f"M_scale must be finite and > 0, got M_scale={M_scale!r}")
-    if _is_number(lambda_0) and not lambda_0 >= 0:
-        raise ValueError(f"lambda_0 must be >= 0, got lambda_0={lambda_0!r}")
-    if _is_number(alpha) and not alpha >= 0:
-        raise ValueError(f"alpha must be >= 0, got alpha={alpha!r}")
+    if _is_number(lambda_0) and not (math.isfinite(lambda_0) and lambda_0 >= 0):
+        raise ValueError(f"lambda_0 must be finite and >= 0, got lambda_0={lambda_0!r}")
+    if _is_number(alpha) and not (math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be finite and >= 0, got alpha={alpha!r}")
     if _is_number(eps) and not eps > 0:
         raise ValueError(f"eps must be > 0, got eps={eps!r}")
 

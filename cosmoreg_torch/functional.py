@@ -47,6 +47,8 @@ def as_leaves(activations: Activations) -> list[Tensor]:
             raise TypeError(f"activations must be tensors, got {type(h).__name__}")
         if not h.is_floating_point():
             raise TypeError(f"activations must be floating point, got dtype={h.dtype}")
+        if h.numel() == 0:
+            raise ValueError(f"activations must not be empty, got shape {tuple(h.shape)}")
     return leaves
 
 
