@@ -17,12 +17,26 @@ TOLERANCES = training.TOLERANCES
 @pytest.mark.parametrize("optimizer", training.OPTIMIZERS)
 @pytest.mark.parametrize("arch", training.ARCHS)
 def test_trajectories_match(arch, optimizer, dtype):
-    jax_run = training.run_jax(arch, optimizer, dtype)
-    torch_run = training.run_torch(arch, optimizer, dtype)
+    _check_trajectories(arch, optimizer, dtype, refresh_every=1)
+
+
+@pytest.mark.parametrize(("arch", "optimizer"), [("mlp", "adam"), ("cnn", "sgd")])
+def test_amortized_trajectories_match(arch, optimizer):
+    for dtype in TOLERANCES:
+        _check_trajectories(arch, optimizer, dtype, refresh_every=10)
+
+
+def _check_trajectories(arch, optimizer, dtype, refresh_every):
+    jax_run = training.run_jax(arch, optimizer, dtype, refresh_every=refresh_every)
+    torch_run = training.run_torch(arch, optimizer, dtype, refresh_every=refresh_every)
     diffs = training.max_relative_differences(torch_run, jax_run)
     assert all(d <= TOLERANCES[dtype] for d in diffs.values()), diffs
     # The run must exercise CosmoReg: λ moves, and training changes the parameters.
     assert np.ptp(jax_run.lambda_t) > 1e-3 * training.CONFIG["lambda_0"]
+    if refresh_every > 1:  # λ_t changes only on refresh steps
+        lam = np.asarray(jax_run.lambda_t)
+        stale = [i for i in range(1, len(lam)) if i % refresh_every]
+        assert np.all(lam[stale] == lam[[i - 1 for i in stale]])
     first = training.init_weights(arch)
     assert max(np.abs(jax_run.params[-1][k] - first[k]).max() for k in first) > 1e-2
 

@@ -194,10 +194,14 @@ def run_jax(arch: str, optimizer: str, dtype: str, steps: int = 50, refresh_ever
 
     @jax.jit
     def step(params, opt_state, x, y):
-        (task, energy), (task_grads, reg_grads) = cosmoreg_jax.value_and_split_grad(losses)(
-            params, x, y
-        )
-        updates, opt_state = tx.update(task_grads, opt_state, params, reg_grads=reg_grads)
+        if refresh_every == 1:
+            grad_fn = cosmoreg_jax.value_and_split_grad(losses)
+            (task, energy), (grads, reg_grads) = grad_fn(params, x, y)
+        else:  # amortized: lax.cond between the split step and one backward of L + λ·S
+            (task, energy), (grads, reg_grads) = cosmoreg_jax.cosmoreg_step_grads(
+                losses, opt_state, params, x, y, refresh_every=refresh_every
+            )
+        updates, opt_state = tx.update(grads, opt_state, params, reg_grads=reg_grads)
         return optax.apply_updates(params, updates), opt_state, task, energy
 
     traj = Trajectory()
