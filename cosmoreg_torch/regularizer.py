@@ -188,6 +188,7 @@ class CosmoReg:
             task_grads = self._grads(task_loss, retain_graph=True)
             reg_grads = self._grads(energy)
         else:
+            # The λ-weighted sum takes the place of the task gradients; there is no ∇S term.
             task_grads = self._grads(task_loss + self.lambda_t * energy)
             reg_grads = [None] * len(self.params)
         if _world_size() > 1:
@@ -201,8 +202,11 @@ class CosmoReg:
         else:
             g, lam = self.task_grad_norm_sq, self.lambda_t
         if self.skip_nonfinite:
-            # g + ‖∇S‖² is finite iff both are: NaN and inf propagate through the sum.
-            self.last_step_finite = bool(torch.isfinite(g + self._sq_norm(reg_grads)))
+            # The squared norm of everything this step adds: finite iff every term is (NaN and
+            # inf propagate through the sum). On a refresh its first term is g.
+            step_sq_norm = g if refresh else self._sq_norm(task_grads)
+            step_sq_norm = step_sq_norm + self._sq_norm(reg_grads)
+            self.last_step_finite = bool(torch.isfinite(step_sq_norm))
             if not self.last_step_finite:
                 self.skipped_steps.add_(1)
                 return task_loss.detach()
