@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint parity demo vectors clean
+.PHONY: setup test lint parity demo evidence bench vectors clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,14 @@ test: lint
 parity: setup
 	$(PY) -m parity_tests.report
 
-demo: parity
+demo: setup
+	$(PY) examples/full_demo.py
+
+evidence: setup
+	$(PY) examples/evidence.py
+
+bench: setup
+	$(PY) benchmarks/step_overhead.py
 
 vectors: setup
 	$(PY) -m parity_tests.make_vectors
