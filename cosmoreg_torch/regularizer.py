@@ -78,6 +78,11 @@ class CosmoReg:
     nothing, so a step costs one all-reduce in all, and ``no_sync()`` has no effect on it.
     FSDP-sharded parameters (DTensor or FlatParameter) are not supported.
 
+    **torch.compile.** A refresh step's first backward retains the graph for the second, which
+    AOTAutograd's donated buffers forbid: if a ``torch.compile``'d model raises "compiled with
+    non-empty donated buffers ... retain_graph=False", set
+    ``torch._functorch.config.donated_buffer = False`` before compiling it.
+
     **Gradient accumulation.** Like ``backward()``, :meth:`backward` adds into existing
     ``p.grad``: over micro-batches k = 1..K between ``zero_grad()`` and ``step()`` the grads
     become Σ_k (∇L_task,k + λ_k·∇S_k), each micro-batch weighted by its own λ_k (from its own
@@ -184,6 +189,12 @@ class CosmoReg:
             raise ValueError("task_loss must require grad, got a tensor with requires_grad=False")
 
         refresh = self._step % self.refresh_every == 0
+        if not refresh and not self.skip_nonfinite and _world_size() == 1:
+            # A plain reuse step: one backward that autograd accumulates into .grad itself.
+            torch.autograd.backward(task_loss + self.lambda_t * energy, inputs=self.params)
+            self.count.add_(1)
+            self._step += 1
+            return task_loss.detach()
         if refresh:
             task_grads = self._grads(task_loss, retain_graph=True)
             reg_grads = self._grads(energy)
@@ -425,11 +436,18 @@ def _accumulate(
     """
     if task_grad is None and reg_grad is None:
         return
-    if param.grad is None:
-        # A fresh buffer in the parameter's layout: autograd may hand back expanded views, or one
-        # tensor shared by several parameters, which must not become (in-place updated) grads.
-        param.grad = torch.zeros_like(param, memory_format=torch.preserve_format)
-    if task_grad is not None:
-        param.grad.add_(task_grad)
-    if reg_grad is not None:
-        param.grad.addcmul_(reg_grad, lam.to(reg_grad.device))
+    if param.grad is not None:
+        if task_grad is not None:
+            param.grad.add_(task_grad)
+        if reg_grad is not None:
+            param.grad.addcmul_(reg_grad, lam.to(reg_grad.device))
+        return
+    # A fresh buffer, written in one kernel where both terms exist: autograd may hand back
+    # expanded views, or one tensor shared by several parameters, which must not become
+    # (in-place updated) grads.
+    if task_grad is None:
+        param.grad = reg_grad * lam.to(reg_grad.device)
+    elif reg_grad is None:
+        param.grad = task_grad.clone(memory_format=torch.preserve_format)
+    else:
+        param.grad = torch.addcmul(task_grad, reg_grad, lam.to(reg_grad.device))

@@ -297,12 +297,10 @@ def test_without_reg_grads_amortized_mode_passes_updates_through():
     assert new_state.lambda_t == 0.123 and new_state.task_grad_norm_sq == 4.5
 
 
-def test_amortized_lambda_under_one_jit():
-    k, lr, lambda_0, alpha, steps = 3, 0.05, 0.5, 0.2, 7
-    rng = np.random.default_rng(7)
+def _amortized_problem(seed=7):
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((8, 3))
     y = rng.standard_normal((8, 2))
-    traces = []
 
     def task_loss(p):
         return jnp.mean((jnp.tanh(x @ p["w"] + p["b"]) - y) ** 2)
@@ -310,19 +308,38 @@ def test_amortized_lambda_under_one_jit():
     def energy(p):
         return cosmoreg_jax.energy(jnp.tanh(x @ p["w"] + p["b"]), M_scale=2.0)
 
+    return task_loss, energy
+
+
+def _amortized_steps(tx, fun, k, refresh_static):
+    """The jitted step with a lax.cond (refresh_static=False) or with ``refresh`` static."""
+
+    def step(params, opt_state, refresh=None):
+        _, (grads, reg_grads) = cosmoreg_jax.cosmoreg_step_grads(
+            fun, opt_state, params, refresh_every=k, refresh=refresh
+        )
+        updates, opt_state = tx.update(grads, opt_state, params, reg_grads=reg_grads)
+        return optax.apply_updates(params, updates), opt_state, grads
+
+    if not refresh_static:
+        jitted = jax.jit(step)
+        return lambda params, opt_state, t: jitted(params, opt_state)
+    jitted = jax.jit(step, static_argnames="refresh")
+    return lambda params, opt_state, t: jitted(params, opt_state, refresh=t % k == 0)
+
+
+@pytest.mark.parametrize("refresh_static", [False, True], ids=["lax_cond", "static_refresh"])
+def test_amortized_lambda_under_jit(refresh_static):
+    k, lr, lambda_0, alpha, steps = 3, 0.05, 0.5, 0.2, 7
+    task_loss, energy = _amortized_problem()
+    traces = []
+
     def fun(p):
         traces.append(None)
         return task_loss(p), energy(p)
 
     tx = optax.chain(cosmoreg_jax.cosmoreg(lambda_0, alpha, refresh_every=k), optax.sgd(lr))
-
-    @jax.jit
-    def step(params, opt_state):
-        _, (grads, reg_grads) = cosmoreg_jax.cosmoreg_step_grads(
-            fun, opt_state, params, refresh_every=k
-        )
-        updates, opt_state = tx.update(grads, opt_state, params, reg_grads=reg_grads)
-        return optax.apply_updates(params, updates), opt_state, grads
+    step = _amortized_steps(tx, fun, k, refresh_static)
 
     # The reference: separate gradients of each term, and of the fused loss for a given λ.
     task_grad, energy_grad = jax.jit(jax.grad(task_loss)), jax.jit(jax.grad(energy))
@@ -334,7 +351,7 @@ def test_amortized_lambda_under_one_jit():
     lam = None
     for t in range(steps):
         assert bool(cosmoreg_jax.needs_refresh(opt_state, k)) == (t % k == 0)
-        params, opt_state, grads = step(params, opt_state)
+        params, opt_state, grads = step(params, opt_state, t)
 
         task_grads, reg_grads = task_grad(manual), energy_grad(manual)
         if t % k == 0:  # λ from the task gradients alone
@@ -348,8 +365,73 @@ def test_amortized_lambda_under_one_jit():
         )
         chex.assert_trees_all_close(params, manual, rtol=1e-12)
 
-    assert len(traces) == 2  # traced once per lax.cond branch: one compilation for all steps
+    # Each kind of step is traced once: by the two lax.cond branches of one compilation, or by
+    # the two compilations of the static variant.
+    assert len(traces) == 2
     assert optax.tree.get(opt_state, "CosmoRegState").count == steps
+
+
+def test_static_refresh_matches_lax_cond_step_by_step():
+    k, steps = 3, 7
+    task_loss, energy = _amortized_problem(seed=11)
+
+    def fun(p):
+        return task_loss(p), energy(p)
+
+    tx = optax.chain(cosmoreg_jax.cosmoreg(0.5, 0.2, refresh_every=k), optax.adam(0.05))
+    runs = {}
+    for refresh_static in (False, True):
+        step = _amortized_steps(tx, fun, k, refresh_static)
+        params = as_jnp(random_tree(3))
+        opt_state = tx.init(params)
+        history = []
+        for t in range(steps):
+            params, opt_state, grads = step(params, opt_state, t)
+            history.append((params, grads, cosmoreg_jax.current_lambda(opt_state)))
+        runs[refresh_static] = (history, opt_state)
+    (cond_history, cond_state), (static_history, static_state) = runs[False], runs[True]
+    for cond_step, static_step in zip(cond_history, static_history, strict=True):
+        chex.assert_trees_all_close(static_step, cond_step, rtol=1e-12, atol=0)
+    chex.assert_trees_all_close(static_state, cond_state, rtol=1e-12, atol=0)
+
+
+def test_static_refresh_has_no_cond_and_each_kind_is_its_step():
+    task_loss, energy = _amortized_problem()
+    params = as_jnp(random_tree(0))
+    tx = optax.chain(cosmoreg_jax.cosmoreg(0.5, 0.2, refresh_every=3), optax.sgd(0.1))
+    opt_state = tx.init(params)
+
+    def grads_of(refresh, params=params):
+        return cosmoreg_jax.cosmoreg_step_grads(
+            lambda p: (task_loss(p), energy(p)), opt_state, params, refresh_every=3, refresh=refresh
+        )
+
+    for refresh in (True, False):
+        assert "cond" not in str(jax.make_jaxpr(grads_of, static_argnums=0)(refresh, params))
+    assert "cond" in str(jax.make_jaxpr(grads_of, static_argnums=0)(None, params))
+    # refresh=True gives the split gradients even where needs_refresh would say otherwise.
+    (_, (grads, reg_grads)) = grads_of(True)
+    chex.assert_trees_all_close(grads, jax.grad(task_loss)(params), rtol=1e-12)
+    chex.assert_trees_all_close(reg_grads, jax.grad(energy)(params), rtol=1e-12)
+    (_, (grads, reg_grads)) = grads_of(False)
+    lam = float(cosmoreg_jax.current_lambda(opt_state))
+    expected = jax.grad(lambda p: task_loss(p) + lam * energy(p))(params)
+    chex.assert_trees_all_close(grads, expected, rtol=1e-12)
+    chex.assert_trees_all_equal(reg_grads, jax.tree.map(jnp.zeros_like, params))
+
+
+@pytest.mark.parametrize("refresh", [1, np.bool_(True), jnp.asarray(True), "yes"])
+def test_static_refresh_must_be_a_python_bool(refresh):
+    params = as_jnp(random_tree(0))
+    tx = cosmoreg_jax.cosmoreg(refresh_every=3)
+    with pytest.raises(TypeError, match="refresh must be None or a Python bool"):
+        cosmoreg_jax.cosmoreg_step_grads(
+            lambda p: (jnp.sum(p["w"]), jnp.sum(p["b"])),
+            tx.init(params),
+            params,
+            refresh_every=3,
+            refresh=refresh,
+        )
 
 
 # --- value_and_split_grad -----------------------------------------------------------------------
